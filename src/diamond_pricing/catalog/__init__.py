@@ -1,0 +1,1 @@
+"""The catalog: diamonds, search, feed ingest, dataset versions and the read cache."""

@@ -1,0 +1,7 @@
+"""HTTP routes of the catalog domain (under /api/v2)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,9 @@
+"""Console commands of the reapply domain."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this domain's commands to the console script."""

@@ -1,0 +1,23 @@
+"""The app answers health checks over real HTTP on a real database."""
+
+from __future__ import annotations
+
+import httpx
+
+
+def test_healthz_reports_ok(client: httpx.Client) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_checks_the_database(client: httpx.Client) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready"}
+
+
+def test_unknown_route_gets_the_standard_error_shape(client: httpx.Client) -> None:
+    response = client.get("/api/v2/nope")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
