@@ -16,6 +16,7 @@ from tests.support import (
     create_database_from,
     drop_database,
     ensure_template,
+    make_settings,
     run_async,
     running_server,
     start_test_postgres,
@@ -49,13 +50,6 @@ def db(db_url: str) -> Iterator[psycopg.Connection[dict[str, Any]]]:
     """An autocommit connection to the test database, for setup and assertions."""
     with psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as conn:
         yield conn
-
-
-def make_settings(db_url: str, **overrides: Any) -> Settings:
-    """Settings for a test server on ``db_url`` (no .env, short cache poll)."""
-    values: dict[str, Any] = {"database_url": db_url, "migrate_on_start": False}
-    values.update(overrides)
-    return Settings(**values)
 
 
 @pytest.fixture

@@ -125,6 +125,13 @@ def run_async(conninfo: str, work: Callable[[DictConn], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
+def make_settings(db_url: str, **overrides: Any) -> Settings:
+    """Settings for a test server on ``db_url`` (already migrated from the template)."""
+    values: dict[str, Any] = {"database_url": db_url, "migrate_on_start": False}
+    values.update(overrides)
+    return Settings(**values)
+
+
 def free_socket() -> socket.socket:
     """A listening-ready socket bound to a free loopback port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
