@@ -127,7 +127,11 @@ def run_async(conninfo: str, work: Callable[[DictConn], Awaitable[T]]) -> T:
 
 def make_settings(db_url: str, **overrides: Any) -> Settings:
     """Settings for a test server on ``db_url`` (already migrated from the template)."""
-    values: dict[str, Any] = {"database_url": db_url, "migrate_on_start": False}
+    values: dict[str, Any] = {
+        "database_url": db_url,
+        "migrate_on_start": False,
+        "session_secret": "test-session-secret",
+    }
     values.update(overrides)
     return Settings(**values)
 

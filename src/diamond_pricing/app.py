@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 
 from diamond_pricing import __version__
+from diamond_pricing.dashboard.views import install_dashboard
 from diamond_pricing.db import open_pool
 from diamond_pricing.errors import (
     ErrorResponse,
@@ -19,6 +20,7 @@ from diamond_pricing.errors import (
     install_error_handlers,
     install_request_id,
 )
+from diamond_pricing.metrics import install_metrics
 from diamond_pricing.migrate import migrate
 from diamond_pricing.settings import Settings
 
@@ -82,6 +84,7 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
     app.state.conninfo = conninfo
     install_request_id(app)
     install_error_handlers(app)
+    install_metrics(app)
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process is up")
     async def healthz() -> dict[str, str]:
@@ -103,6 +106,7 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
         return {"status": "ready"}
 
     include_routers(app)
+    install_dashboard(app)
     install_openapi(app)
     return app
 

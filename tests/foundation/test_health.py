@@ -21,3 +21,12 @@ def test_unknown_route_gets_the_standard_error_shape(client: httpx.Client) -> No
     response = client.get("/api/v2/nope")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_metrics_exposes_prometheus_text_with_request_counts(client: httpx.Client) -> None:
+    client.get("/healthz")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert 'diamond_pricing_http_requests_total{method="GET",route="/healthz",status="200"}' in response.text
+    assert "diamond_pricing_db_pool_connections" in response.text
