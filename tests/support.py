@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import fcntl
 import hashlib
 import os
@@ -122,7 +123,10 @@ def run_async(conninfo: str, work: Callable[[DictConn], Awaitable[T]]) -> T:
         async with conn, conn.transaction():
             return await work(conn)
 
-    return asyncio.run(main())
+    # A thread of its own, so this also works where an event loop is already running
+    # (Playwright's sync API keeps one on the main thread).
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor:
+        return executor.submit(asyncio.run, main()).result()
 
 
 def make_settings(db_url: str, **overrides: Any) -> Settings:
