@@ -93,3 +93,13 @@ async def authenticate(conn: DictConn, *, secret: str) -> ApiKey | None:
         return None
     await queries.touch_key(conn, key_id=key.id)
     return key
+
+
+async def list_keys(conn: DictConn) -> list[ApiKey]:
+    """Every key (active, revoked or expired), newest first; never the secret or its hash."""
+    return [ApiKey.from_row(row) for row in await queries.list_keys(conn)]
+
+
+async def revoke_key(conn: DictConn, *, name: str) -> bool:
+    """Deactivate the active key with this name; False when there is none."""
+    return await queries.revoke_key(conn, name=name) > 0

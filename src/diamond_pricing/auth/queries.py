@@ -64,3 +64,11 @@ async def count_active_admin_keys(conn: DictConn) -> int:
     )
     row = await cur.fetchone()
     return int(row["n"]) if row else 0
+
+
+async def get_key_by_id(conn: DictConn, *, key_id: UUID) -> dict[str, Any] | None:
+    """Find a key by id (any state)."""
+    cur = await conn.execute(
+        f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = %(id)s", {"id": key_id}
+    )
+    return await cur.fetchone()

@@ -29,7 +29,9 @@ class StoneType(StrEnum):
 
 def stone_type_of(*, lab_grown: bool, fancy_color: str | None) -> StoneType:
     """Classify a stone: fancy when it has a fancy colour, else lab when lab-grown, else natural."""
-    if fancy_color is not None and fancy_color.strip():
+    # "Non-empty" ignores surrounding spaces only, exactly like the generated column
+    # diamonds.stone_type (PostgreSQL's btrim(text) strips spaces, not tabs or newlines).
+    if fancy_color is not None and fancy_color.strip(" "):
         return StoneType.FANCY
     return StoneType.LAB if lab_grown else StoneType.NATURAL
 
