@@ -9,9 +9,11 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from diamond_pricing.auth.keys import ApiKey, Role, authenticate
+from diamond_pricing.auth.session import CSRF_HEADER, SESSION_COOKIE, csrf_matches, session_key
 from diamond_pricing.db import transaction
 from diamond_pricing.errors import ApiError
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
 bearer = HTTPBearer(auto_error=False, description="An API key as a bearer token.")
 
@@ -28,12 +30,28 @@ async def optional_key(
     """The authenticated key if one was sent; 401 if one was sent but is not usable."""
     secret = header_key or (bearer_key.credentials if bearer_key else None)
     if secret is None:
-        return None
+        return await _key_from_session(request)
     async with transaction(request.app.state.pool) as conn:
         key = await authenticate(conn, secret=secret.strip())
     if key is None:
         raise _unauthorized("API key is unknown, revoked or expired")
     return key
+
+
+async def _key_from_session(request: Request) -> ApiKey | None:
+    """A dashboard session stands in for its admin key; unsafe methods also need the CSRF token."""
+    if SESSION_COOKIE not in request.cookies:
+        return None
+    signed_in = await session_key(request)
+    if signed_in is None:
+        return None
+    if request.method not in SAFE_METHODS and not csrf_matches(
+        signed_in.session, request.headers.get(CSRF_HEADER)
+    ):
+        raise ApiError(
+            403, "csrf_failed", f"cookie-authenticated requests need a valid {CSRF_HEADER} header"
+        )
+    return signed_in.key
 
 
 def require_role(role: Role | None) -> Callable[..., Coroutine[Any, Any, ApiKey]]:

@@ -15,16 +15,17 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from diamond_pricing.auth.keys import Role, authenticate
-from diamond_pricing.dashboard import queries
-from diamond_pricing.dashboard.auth import LoggedIn, LoginRequired, session_key
-from diamond_pricing.dashboard.security import install_security_headers
-from diamond_pricing.dashboard.session import (
+from diamond_pricing.auth.session import (
     SESSION_COOKIE,
     SESSION_MAX_AGE_SECONDS,
     SessionSigner,
     csrf_matches,
     load_or_create_secret,
+    session_key,
 )
+from diamond_pricing.dashboard import queries
+from diamond_pricing.dashboard.auth import LoggedIn, LoginRequired
+from diamond_pricing.dashboard.security import install_security_headers
 from diamond_pricing.db import transaction
 from diamond_pricing.pricing.engine import (
     StoneType,

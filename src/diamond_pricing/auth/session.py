@@ -1,4 +1,8 @@
-"""Dashboard sessions: a signed, HttpOnly, SameSite=Strict cookie naming an admin key, plus CSRF."""
+"""Dashboard sessions: a signed, HttpOnly, SameSite=Strict cookie naming an admin key, plus CSRF.
+
+The JSON API accepts the session too (so the dashboard's JavaScript calls the same endpoints as
+integrators); state-changing requests authenticated this way must carry the X-CSRF-Token header.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,17 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from diamond_pricing.auth import queries as key_queries
+from diamond_pricing.auth.keys import ApiKey, Role
+from diamond_pricing.db import transaction
 from diamond_pricing.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,3 +84,27 @@ class SessionSigner:
 def csrf_matches(session: Session, token: str | None) -> bool:
     """Constant-time check of a submitted CSRF token."""
     return bool(token) and hmac.compare_digest(session.csrf, str(token))
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The admin key behind a dashboard session, and the session itself."""
+
+    key: ApiKey
+    session: Session
+
+
+async def session_key(request: Request) -> SignedIn | None:
+    """The signed-in admin key from the session cookie, or None (also when revoked or expired)."""
+    signer: SessionSigner | None = getattr(request.app.state, "session_signer", None)
+    session = signer.verify(request.cookies.get(SESSION_COOKIE)) if signer else None
+    if session is None:
+        return None
+    async with transaction(request.app.state.pool) as conn:
+        row = await key_queries.get_key_by_id(conn, key_id=session.key_id)
+    if row is None:
+        return None
+    key = ApiKey.from_row(row)
+    if not key.is_usable(datetime.now(UTC)) or key.role != Role.ADMIN:
+        return None
+    return SignedIn(key=key, session=session)
