@@ -137,7 +137,7 @@ def test_rule_routes_document_their_real_schemas(spec: dict[str, Any]) -> None:
     body = json_schema(spec, create["requestBody"])
     assert body["additionalProperties"] is False
     assert body["required"] == ["priority"]
-    assert set(body["properties"]) == {*RULE_FIELDS[1:9], "recalculate_pricing"}
+    assert set(body["properties"]) == {*RULE_FIELDS[1:9], "recalculate_pricing", "allow_below_cost"}
     decimal_input = {s.get("type") for s in body["properties"]["margin_modifier"]["anyOf"]}
     assert decimal_input == {"number", "string"}
     changed = data_schema(spec, rules, "post", "201")

@@ -21,10 +21,6 @@ MODIFIER = "must be greater than -1000 and less than 1000"
 RATING = "must be an integer from 1 to 10"
 FEED = "must be a non-empty string"
 BOOL = "must be true or false"
-RECALC = (
-    "recalculate_pricing is not available yet; save the rule without it"
-    " and reapply pricing separately"
-)
 
 # (case id, body overrides, expected (field, message) entries)
 CREATE_CASES: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
@@ -100,7 +96,6 @@ CREATE_CASES: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
     ("feed too long", {"feed": "x" * 201}, [("feed", "must be at most 200 characters")]),
     ("active string", {"active": "yes"}, [("active", BOOL)]),
     ("unknown field", {"markup": 2}, [("markup", "Extra inputs are not permitted")]),
-    ("recalculate_pricing true", {"recalculate_pricing": True}, [("recalculate_pricing", RECALC)]),
     ("recalculate_pricing text", {"recalculate_pricing": "true"}, [("recalculate_pricing", BOOL)]),
 ]
 
@@ -166,7 +161,7 @@ def test_a_body_that_is_not_an_object_is_rejected(shared_admin: httpx.Client) ->
 def test_rejected_creates_store_nothing(shared_admin: httpx.Client) -> None:
     before = shared_admin.get(RULES, params={"include_inactive": True}).json()["data"]["total"]
     shared_admin.post(RULES, json=rule_body(margin_modifier=900))
-    shared_admin.post(RULES, json=rule_body(recalculate_pricing=True))
+    shared_admin.post(RULES, json=rule_body(recalculate_pricing=True, margin_modifier=-900))
     after = shared_admin.get(RULES, params={"include_inactive": True}).json()["data"]["total"]
     assert after == before == 21
 
@@ -194,17 +189,6 @@ def test_unknown_rule_id_is_a_404(shared_admin: httpx.Client) -> None:
             "message": f"pricing rule {missing} not found",
             "details": None,
         }
-
-
-def test_delete_rejects_recalculate_pricing_in_query_or_body(shared_admin: httpx.Client) -> None:
-    rule_id = shared_admin.get(RULES).json()["data"]["rules"][0]["id"]
-    by_query = shared_admin.delete(f"{RULES}/{rule_id}", params={"recalculate_pricing": "true"})
-    by_body = shared_admin.request(
-        "DELETE", f"{RULES}/{rule_id}", json={"recalculate_pricing": True}
-    )
-    assert problems(by_query) == [("recalculate_pricing", RECALC)]
-    assert problems(by_body) == [("recalculate_pricing", RECALC)]
-    assert shared_admin.get(RULES).json()["data"]["rules"][0]["id"] == rule_id
 
 
 def test_include_inactive_must_be_a_boolean(shared_admin: httpx.Client) -> None:

@@ -1,8 +1,9 @@
 """HTTP routes of the pricing domain (under /api/v2): rules and quotes.
 
-Each write route runs the rule change in one transaction. That transaction is also
-where a reapply job is created when ``recalculate_pricing`` is true (see
-``REAPPLY_SEAM`` below), so the rule change and the job succeed or fail together.
+Each write route runs the rule change in one transaction. That transaction is also where a
+reapply job is created when ``recalculate_pricing`` is true, so the rule change and the job
+succeed or fail together: a 409 (a job is already active) or a 422 (the new rules would price
+diamonds below cost and ``allow_below_cost`` was not given) leaves the rule unchanged.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Query, Request
 
 from diamond_pricing.auth.deps import AdminKey, AnyKey
-from diamond_pricing.db import transaction
-from diamond_pricing.errors import error_responses, field_error, validation_error
+from diamond_pricing.auth.keys import ApiKey
+from diamond_pricing.db import DictConn, transaction
+from diamond_pricing.errors import error_responses
 from diamond_pricing.pricing import service
 from diamond_pricing.pricing.models import (
     Quote,
@@ -26,23 +28,32 @@ from diamond_pricing.pricing.models import (
     RuleUpdate,
 )
 from diamond_pricing.pricing.rules import base_margins_from
+from diamond_pricing.reapply.models import TriggerType
+from diamond_pricing.reapply.service import create_job
 from diamond_pricing.schemas import Envelope
 
 router = APIRouter()
 
-RECALCULATE_UNAVAILABLE = (
-    "recalculate_pricing is not available yet; save the rule without it"
-    " and reapply pricing separately"
-)
 
-
-def reject_recalculate(requested: bool, location: str = "body") -> None:
-    """422 on ``recalculate_pricing`` while rule changes cannot start a reapply job yet."""
-    # REAPPLY_SEAM: when the reapply job is wired, remove this check and create the job in
-    # the write route's transaction, right after the service call, setting reapply_job_id.
-    if requested:
-        entry = field_error("recalculate_pricing", RECALCULATE_UNAVAILABLE)
-        raise validation_error([{**entry, "location": location}])
+async def start_rule_job(
+    conn: DictConn,
+    request: Request,
+    *,
+    key: ApiKey,
+    trigger: TriggerType,
+    rule_id: UUID,
+    allow_below_cost: bool,
+) -> UUID:
+    """Create the reapply job a rule change asked for, in the rule change's transaction."""
+    job = await create_job(
+        conn,
+        settings=request.app.state.settings,
+        trigger_type=trigger,
+        triggered_by=key.name,
+        triggered_by_rule_id=rule_id,
+        allow_below_cost=allow_below_cost,
+    )
+    return job.id
 
 
 @router.get(
@@ -71,15 +82,23 @@ async def list_rules(
     summary="Create a pricing rule",
     status_code=201,
     response_model=Envelope[RuleChange],
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(401, 403, 409, 422),
 )
 async def create_rule(request: Request, key: AdminKey, body: RuleCreate) -> Envelope[RuleChange]:
-    """Create a rule; 422 with one entry per bad field."""
-    reject_recalculate(body.recalculate_pricing)
+    """Create a rule (and, with recalculate_pricing, its reapply job); 422 per bad field."""
     margins = base_margins_from(request.app.state.settings)
+    reapply_job_id = None
     async with transaction(request.app.state.pool) as conn:
         rule = await service.create_rule(conn, data=body, base_margins=margins)
-        reapply_job_id = None  # REAPPLY_SEAM: create the job here when body.recalculate_pricing
+        if body.recalculate_pricing:
+            reapply_job_id = await start_rule_job(
+                conn,
+                request,
+                key=key,
+                trigger=TriggerType.RULE_CREATE,
+                rule_id=rule.id,
+                allow_below_cost=body.allow_below_cost,
+            )
     return Envelope(data=RuleChange(**rule.model_dump(), reapply_job_id=reapply_job_id))
 
 
@@ -88,17 +107,25 @@ async def create_rule(request: Request, key: AdminKey, body: RuleCreate) -> Enve
     tags=["pricing rules"],
     summary="Update a pricing rule (partial; null clears a criterion)",
     response_model=Envelope[RuleChange],
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 409, 422),
 )
 async def update_rule(
     request: Request, key: AdminKey, rule_id: UUID, body: RuleUpdate
 ) -> Envelope[RuleChange]:
     """Change only the fields present; validated on the merged state. ``{}`` changes nothing."""
-    reject_recalculate(body.recalculate_pricing)
     margins = base_margins_from(request.app.state.settings)
+    reapply_job_id = None
     async with transaction(request.app.state.pool) as conn:
         rule = await service.update_rule(conn, rule_id=rule_id, data=body, base_margins=margins)
-        reapply_job_id = None  # REAPPLY_SEAM: create the job here when body.recalculate_pricing
+        if body.recalculate_pricing:
+            reapply_job_id = await start_rule_job(
+                conn,
+                request,
+                key=key,
+                trigger=TriggerType.RULE_UPDATE,
+                rule_id=rule.id,
+                allow_below_cost=body.allow_below_cost,
+            )
     return Envelope(data=RuleChange(**rule.model_dump(), reapply_job_id=reapply_job_id))
 
 
@@ -107,23 +134,35 @@ async def update_rule(
     tags=["pricing rules"],
     summary="Deactivate a pricing rule (soft delete)",
     response_model=Envelope[RuleChange],
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 409, 422),
 )
 async def delete_rule(
     request: Request,
     key: AdminKey,
     rule_id: UUID,
     recalculate_pricing: Annotated[
-        bool, Query(description="Same as the body option: start a reapply job (not yet).")
+        bool, Query(description="Same as the body option: start a reapply job afterwards.")
+    ] = False,
+    allow_below_cost: Annotated[
+        bool, Query(description="Same as the body option: start even if below cost.")
     ] = False,
     body: Annotated[RuleDeleteOptions | None, Body()] = None,
 ) -> Envelope[RuleChange]:
     """Set active = false and return the rule; deleting an inactive rule changes nothing."""
-    reject_recalculate(recalculate_pricing, "query")
-    reject_recalculate(body is not None and body.recalculate_pricing)
+    recalculate = recalculate_pricing or (body is not None and body.recalculate_pricing)
+    below_cost_ok = allow_below_cost or (body is not None and body.allow_below_cost)
+    reapply_job_id = None
     async with transaction(request.app.state.pool) as conn:
         rule = await service.delete_rule(conn, rule_id=rule_id)
-        reapply_job_id = None  # REAPPLY_SEAM: create the job here when recalculate_pricing
+        if recalculate:
+            reapply_job_id = await start_rule_job(
+                conn,
+                request,
+                key=key,
+                trigger=TriggerType.RULE_DELETE,
+                rule_id=rule.id,
+                allow_below_cost=below_cost_ok,
+            )
     return Envelope(data=RuleChange(**rule.model_dump(), reapply_job_id=reapply_job_id))
 
 

@@ -27,8 +27,12 @@ DOC = {
     "rating": "Rating 1–10 given to the stones this rule prices; null: no rating.",
     "active": "Inactive rules are kept but never match (DELETE sets this to false).",
     "recalculate_pricing": (
-        "Start a reapply job with the new rules in the same transaction."
-        " Not available yet: true is rejected with a 422."
+        "Start a reapply job with the new rules in the same transaction: 409 (rule unchanged)"
+        " when a job is already active."
+    ),
+    "allow_below_cost": (
+        "With recalculate_pricing: start the job even if the new rules price some diamonds"
+        " below cost (otherwise 422, rule unchanged)."
     ),
 }
 
@@ -66,7 +70,9 @@ class RuleFieldParsing(StrictInput):
     def _rating(cls, value: Any) -> int | None:
         return fields.parse_rating(value)
 
-    @field_validator("active", "recalculate_pricing", mode="before", check_fields=False)
+    @field_validator(
+        "active", "recalculate_pricing", "allow_below_cost", mode="before", check_fields=False
+    )
     @classmethod
     def _bool(cls, value: Any) -> bool:
         return fields.parse_bool(value)
@@ -86,6 +92,7 @@ class RuleCreate(RuleFieldParsing):
     rating: int | None = Field(default=None, description=DOC["rating"])
     active: bool = Field(default=True, description=DOC["active"])
     recalculate_pricing: bool = Field(default=False, description=DOC["recalculate_pricing"])
+    allow_below_cost: bool = Field(default=False, description=DOC["allow_below_cost"])
 
 
 class RuleUpdate(RuleFieldParsing):
@@ -102,11 +109,13 @@ class RuleUpdate(RuleFieldParsing):
     rating: int | None = Field(default=None, description=DOC["rating"])
     active: bool | SkipJsonSchema[None] = Field(default=None, description=DOC["active"])
     recalculate_pricing: bool = Field(default=False, description=DOC["recalculate_pricing"])
+    allow_below_cost: bool = Field(default=False, description=DOC["allow_below_cost"])
 
     def changes(self) -> dict[str, Any]:
-        """The rule fields present in the request (recalculate_pricing is an option, not a field)."""
+        """The rule fields present in the request (the reapply options are not rule fields)."""
         return {
-            name: getattr(self, name) for name in self.model_fields_set - {"recalculate_pricing"}
+            name: getattr(self, name)
+            for name in self.model_fields_set - {"recalculate_pricing", "allow_below_cost"}
         }
 
 
@@ -114,6 +123,7 @@ class RuleDeleteOptions(RuleFieldParsing):
     """Options of a rule deletion (also accepted as query parameters)."""
 
     recalculate_pricing: bool = Field(default=False, description=DOC["recalculate_pricing"])
+    allow_below_cost: bool = Field(default=False, description=DOC["allow_below_cost"])
 
 
 class Rule(BaseModel):
