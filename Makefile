@@ -20,6 +20,11 @@ run: install
 test: install
 	$(BIN)/pytest -q
 
+# The same suite on two xdist workers (they share the test PostgreSQL; the template is built
+# under a file lock). Faster on 2+ cores; `test` stays serial as the CI default.
+test-fast: install
+	$(BIN)/pytest -q -n 2
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

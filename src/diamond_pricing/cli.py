@@ -83,12 +83,15 @@ def seed_demo_command(
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same inventory.")] = 42,
 ) -> None:
     """Load a realistic synthetic inventory, priced with the current rules."""
-    from diamond_pricing.catalog.seeding import seed_demo
+    from diamond_pricing.catalog.seeding import SeedError, seed_demo
 
     configure_logging()
     settings = Settings()
     with database(settings) as db:
-        written, seconds = seed_demo(db.conninfo, settings, count=count, feeds=feeds, seed=seed)
+        try:
+            written, seconds = seed_demo(db.conninfo, settings, count=count, feeds=feeds, seed=seed)
+        except SeedError as exc:
+            raise fail(str(exc)) from exc
     stderr.print(
         f"loaded {written:,} diamonds in {seconds:.1f}s ({written / max(seconds, 1e-9):,.0f} rows/s)"
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from diamond_pricing.settings import Settings
 log = logging.getLogger(__name__)
 
 DictConn = AsyncConnection[dict[str, Any]]
+HANDLE_LIST = ".handle_pids.json"  # pgserver's list of processes using the embedded server
 
 
 @dataclass
@@ -79,12 +82,44 @@ def tune_embedded(server: Any) -> None:
         server.ensure_postgres_running()
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def forget_dead_handles(pgdata: Path) -> list[int]:
+    """Drop the pgserver handles of processes that died without letting go; return them.
+
+    pgserver stops the server when the last process holding a handle (listed in
+    ``.handle_pids.json``) lets go; a handle left by a killed process would keep it
+    running for ever after.
+    """
+    path = pgdata / HANDLE_LIST
+    try:
+        pids = [int(pid) for pid in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError):
+        return []
+    dead = [pid for pid in pids if not _process_alive(pid)]
+    if dead:
+        path.write_text(json.dumps([pid for pid in pids if pid not in dead]))
+        log.info("forgot embedded-server handles of exited processes %s", dead)
+    return dead
+
+
 def start_embedded(data_dir: Path) -> Database:
     """Start (or attach to) the embedded PostgreSQL under ``data_dir/pg``."""
     import pgserver  # type: ignore[attr-defined,unused-ignore]
+    from pgserver.postgres_server import PostgresServer  # type: ignore[import-untyped,unused-ignore]
 
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = (data_dir / "pg").resolve()
+    with PostgresServer._lock:
+        forget_dead_handles(pgdata)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined,unused-ignore]
     tune_embedded(server)
     log.info("embedded PostgreSQL running in %s", pgdata)

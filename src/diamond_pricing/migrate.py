@@ -7,6 +7,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -80,15 +81,28 @@ def migrate(conninfo: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
                             "new migration instead"
                         )
                     continue
-                with conn.transaction():
-                    conn.execute(migration.sql.encode())
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum)"
-                        " VALUES (%s, %s, %s)",
-                        (migration.version, migration.name, migration.checksum),
-                    )
+                apply_one(conn, migration)
                 log.info("applied migration %s", migration.name)
                 applied_now.append(migration.name)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+            if not conn.broken:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
     return applied_now
+
+
+def apply_one(conn: psycopg.Connection[Any], migration: Migration) -> None:
+    """Run one file and record it, in one transaction: all of it or none of it."""
+    try:
+        with conn.transaction():
+            conn.execute(migration.sql.encode())
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                (migration.version, migration.name, migration.checksum),
+            )
+    except psycopg.Error as exc:
+        if isinstance(exc, psycopg.OperationalError) and conn.broken:
+            raise  # the connection is gone: a database problem, not the file's
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MigrationError(
+            f"migration {migration.name} failed and was rolled back: {reason}"
+        ) from exc

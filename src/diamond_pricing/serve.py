@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvicorn
 
@@ -42,9 +46,37 @@ def ensure_admin_key(conninfo: str, settings: Settings) -> str | None:
     return run_with_conn(conninfo, work)
 
 
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C, so a stop request always unwinds through the cleanup path."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def serve(settings: Settings, db: Database, *, demo: bool = False) -> None:
-    """Prepare the database for first use and run the server until interrupted."""
-    if (db.is_embedded or demo) and run_with_conn(db.conninfo, _inventory_is_empty):
+    """Prepare the database, serve until SIGINT or SIGTERM, then return (the caller cleans up).
+
+    uvicorn shuts down gracefully on either signal and then re-raises it; with SIGTERM mapped
+    to KeyboardInterrupt that ends up here, so the caller's ``finally`` can stop the embedded
+    PostgreSQL and the process exits with status 0. An interrupted demo load rolls back.
+    """
+    with sigterm_as_interrupt():
+        try:
+            run_server(settings, db, demo=demo)
+        except KeyboardInterrupt:
+            log.info("stopped")
+
+
+def run_server(settings: Settings, db: Database, *, demo: bool = False) -> None:
+    """First-run setup (demo data on an empty embedded or --demo database, admin key), then uvicorn."""
+    wants_demo = (db.is_embedded or demo) and settings.demo_count > 0
+    if wants_demo and run_with_conn(db.conninfo, _inventory_is_empty):
         log.info("empty inventory: loading %s demo diamonds", f"{settings.demo_count:,}")
         written, seconds = seed_demo(
             db.conninfo, settings, count=settings.demo_count, seed=settings.demo_seed
@@ -55,7 +87,7 @@ def serve(settings: Settings, db: Database, *, demo: bool = False) -> None:
     if secret:
         stderr.print(
             f"\n[bold]Created the first admin API key (shown once):[/bold] {secret}\n"
-            f"Dashboard login: {url}/login?key={secret}\n",
+            f"Dashboard login link: {url}/login#key={secret}\n",
             highlight=False,
             soft_wrap=True,
         )

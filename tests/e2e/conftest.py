@@ -38,9 +38,13 @@ def find_chromium() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session."""
+    """One headless Chromium per test module.
+
+    Module scope, not session: Playwright's sync API keeps an event loop on the main thread
+    while it runs, which would break ``asyncio.run`` in every later test of the session.
+    """
     executable = find_chromium()
     if executable is None:
         pytest.skip("no Chromium found (apt-get install chromium, or set DIAMOND_TEST_CHROMIUM)")

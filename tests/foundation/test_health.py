@@ -28,5 +28,8 @@ def test_metrics_exposes_prometheus_text_with_request_counts(client: httpx.Clien
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    assert 'diamond_pricing_http_requests_total{method="GET",route="/healthz",status="200"}' in response.text
+    assert (
+        'diamond_pricing_http_requests_total{method="GET",route="/healthz",status="200"}'
+        in response.text
+    )
     assert "diamond_pricing_db_pool_connections" in response.text

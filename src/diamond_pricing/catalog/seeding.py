@@ -5,12 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+import psycopg
+
 from diamond_pricing.catalog.demo import DEFAULT_FEEDS, DemoOptions, load_demo
 from diamond_pricing.catalog.versions import bump_versions
 from diamond_pricing.db import DictConn
 from diamond_pricing.pricing.rules import load_engine
 from diamond_pricing.runtime import progress_bar, run_with_conn
 from diamond_pricing.settings import Settings
+
+
+class SeedError(RuntimeError):
+    """The demo inventory could not be loaded; the message says why and what to do."""
 
 
 def seed_demo(
@@ -24,6 +30,8 @@ def seed_demo(
 ) -> tuple[int, float]:
     """Load ``count`` demo diamonds in one transaction; return (rows, seconds)."""
     options = DemoOptions(count=count, feeds=tuple(feeds or DEFAULT_FEEDS), seed=seed)
+    if not all(feed.strip() for feed in options.feeds):
+        raise SeedError("feed names must not be empty")
     started = time.perf_counter()
 
     async def work(conn: DictConn) -> int:
@@ -43,5 +51,11 @@ def seed_demo(
         await bump_versions(conn, options.feeds)
         return written
 
-    written = run_with_conn(conninfo, work)
+    try:
+        written = run_with_conn(conninfo, work)
+    except psycopg.errors.UniqueViolation as exc:
+        raise SeedError(
+            f"demo diamonds of seed {seed} are already loaded in feed(s) "
+            f"{', '.join(options.feeds)}; nothing was written (use another --seed or --feeds)"
+        ) from exc
     return written, time.perf_counter() - started
