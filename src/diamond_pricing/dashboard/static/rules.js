@@ -265,6 +265,9 @@
 
   function jobEnded(job) {
     pollTimer = null;
+    var banner = document.getElementById("stale-banner");
+    var fullScope = !job.scope || !job.scope.feeds || !job.scope.feeds.length;
+    if (banner && job.kind === "reapply" && job.status === "completed" && fullScope) banner.hidden = true;
     panel.setAttribute("data-polling", "stopped");
     DP.toast((job.kind === "revert" ? "Revert " : "Repricing ") + job.status + ".");
     loadHistory();
