@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install run test test-fast lint format bench clean
+.PHONY: install run test test-fast lint format bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+screenshots: install
+	DIAMOND_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -q tests/e2e
 
 bench: install
 	$(BIN)/python -m bench

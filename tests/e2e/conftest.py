@@ -27,7 +27,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Screenshots go to test-results/ (ignored by git); `make screenshots` refreshes docs/screenshots.
+SCREENSHOTS = Path(
+    os.environ.get(
+        "DIAMOND_SCREENSHOTS_DIR",
+        Path(__file__).resolve().parents[2] / "test-results" / "screenshots",
+    )
+)
 
 
 def find_chromium() -> str | None:
