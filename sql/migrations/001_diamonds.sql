@@ -36,3 +36,16 @@ CREATE TABLE diamonds (
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     CONSTRAINT diamonds_feed_stone_unique UNIQUE (feed, supplier_stone_id)
 );
+
+-- Catalog search (GET /api/v2/diamonds). Every search filters on availability (default
+-- 'available'); these serve its keyset sorts with an ordered index scan:
+-- newest first (the default) and by carats (also carats ranges).
+CREATE INDEX diamonds_catalog_created ON diamonds (availability, created_at, id);
+CREATE INDEX diamonds_catalog_carats ON diamonds (availability, carats, id);
+-- Deliberately NOT indexed: price_model_price, markup_ratio, rating. The reapply job rewrites
+-- them for up to every available diamond; an index on any of them turns its updates from HOT
+-- into full updates (every index touched, heap and indexes bloated) and was measured to halve
+-- bulk repricing throughput (shared/perf-notes.md). Sorting or filtering by price or rating is
+-- therefore a sort over the filtered rows (measured in bench/catalog_bench.py); the response
+-- cache absorbs repeated queries. Feed and the other attribute filters are served by these
+-- indexes' filters (or the (feed, supplier_stone_id) unique index) rather than an index each.

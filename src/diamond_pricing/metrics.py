@@ -42,13 +42,27 @@ class AppCollector(Collector):
             yield size
         cache = getattr(self.app.state, "catalog_cache", None)
         if cache is not None:
-            hits = CounterMetricFamily("diamond_pricing_cache_hits", "Catalog cache hits")
-            hits.add_metric([], getattr(cache, "hits", 0))
-            misses = CounterMetricFamily("diamond_pricing_cache_misses", "Catalog cache misses")
-            misses.add_metric([], getattr(cache, "misses", 0))
+            stats = cache.stats()
+            for name in ("hits", "misses", "bypasses", "not_modified"):
+                counter = CounterMetricFamily(
+                    f"diamond_pricing_cache_{name}", f"Catalog cache {name.replace('_', ' ')}"
+                )
+                counter.add_metric([], stats.get(name, 0))
+                yield counter
             entries = GaugeMetricFamily("diamond_pricing_cache_entries", "Catalog cache entries")
-            entries.add_metric([], float(len(getattr(cache, "entries", ()) or ())))
-            yield from (hits, misses, entries)
+            entries.add_metric([], stats.get("entries", 0))
+            yield entries
+        refresher = getattr(self.app.state, "catalog_refresher", None)
+        if refresher is not None:
+            listening = GaugeMetricFamily(
+                "diamond_pricing_cache_listening", "1 while the version LISTEN connection is up"
+            )
+            listening.add_metric([], 1.0 if refresher.listening else 0.0)
+            failed = GaugeMetricFamily(
+                "diamond_pricing_cache_failed_polls", "Consecutive failed version polls"
+            )
+            failed.add_metric([], refresher.failed_polls)
+            yield from (listening, failed)
         yield from self.extra
 
 

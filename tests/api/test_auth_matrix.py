@@ -43,11 +43,27 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("PUT", f"{P}/pricing-rules/{{rule_id}}", ADMIN, {"rating": 5}),
     Endpoint("DELETE", f"{P}/pricing-rules/{{rule_id}}", ADMIN),
     Endpoint("POST", f"{P}/pricing/quote", ANY, {"feed": "f", "feed_price": "100.00"}),
+    Endpoint("GET", f"{P}/diamonds", PUBLIC),
+    Endpoint("GET", f"{P}/diamonds/{{diamond_id}}", PUBLIC, ok=404),  # an unknown id
+    Endpoint("GET", f"{P}/dataset-versions", PUBLIC),
+    Endpoint("PUT", f"{P}/feeds/{{feed}}/diamonds", INGEST, {"diamonds": []}),
+    Endpoint("POST", f"{P}/pricing-rules/reapply/preview", ADMIN),
+    # An invalid scope: authorised callers get 422, so no job is started by the matrix.
+    Endpoint("POST", f"{P}/pricing-rules/reapply", ADMIN, {"scope": {"feeds": [""]}}, ok=422),
+    Endpoint("GET", f"{P}/pricing-rules/reapply/jobs", ADMIN),
+    Endpoint("GET", f"{P}/pricing-rules/reapply/jobs/{{job_id}}", ADMIN, ok=404),
+    Endpoint("GET", f"{P}/pricing-rules/reapply/jobs/{{job_id}}/changes", ADMIN, ok=404),
+    Endpoint("POST", f"{P}/pricing-rules/reapply/jobs/{{job_id}}/revert", ADMIN, ok=404),
+    Endpoint("POST", f"{P}/pricing-rules/reapply/jobs/{{job_id}}/cancel", ADMIN, ok=404),
+    Endpoint("POST", f"{P}/pricing-rules/reapply/jobs/{{job_id}}/resume", ADMIN, ok=404),
 ]
 
 # SQL returning the value of each path placeholder in a fresh (migrated) test database.
 PATH_VALUES: dict[str, str] = {
     "rule_id": "SELECT id::text FROM pricing_rules ORDER BY priority, created_at, id LIMIT 1",
+    "diamond_id": "SELECT gen_random_uuid()::text",
+    "feed": "SELECT 'matrix-feed'",
+    "job_id": "SELECT gen_random_uuid()::text",  # an unknown job
 }
 
 CREDENTIALS = (

@@ -33,3 +33,5 @@ def test_metrics_exposes_prometheus_text_with_request_counts(client: httpx.Clien
         in response.text
     )
     assert "diamond_pricing_db_pool_connections" in response.text
+    assert "diamond_pricing_cache_hits_total" in response.text
+    assert "diamond_pricing_cache_listening 1.0" in response.text

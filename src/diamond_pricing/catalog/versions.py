@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 
+from diamond_pricing.catalog import queries
 from diamond_pricing.db import DictConn
 
 VERSION_CHANNEL = "dataset_versions"
@@ -15,16 +17,29 @@ async def bump_versions(conn: DictConn, feeds: Iterable[str]) -> dict[str, int]:
     distinct = sorted(set(feeds))
     if not distinct:
         return {}
-    cur = await conn.execute(
-        "INSERT INTO dataset_versions AS v (feed, version) SELECT unnest(%(feeds)s::text[]), 1"
-        " ON CONFLICT (feed) DO UPDATE SET version = v.version + 1, updated_at = now()"
-        " RETURNING feed, version",
-        {"feeds": distinct},
-    )
-    bumped = {row["feed"]: int(row["version"]) for row in await cur.fetchall()}
-    for feed, version in bumped.items():
-        await conn.execute(
-            "SELECT pg_notify(%(channel)s, %(payload)s)",
-            {"channel": VERSION_CHANNEL, "payload": json.dumps({"feed": feed, "version": version})},
-        )
-    return bumped
+    return await queries.bump_versions(conn, feeds=distinct, channel=VERSION_CHANNEL)
+
+
+async def current_versions(conn: DictConn) -> dict[str, int]:
+    """Every feed's dataset version as {feed: version}."""
+    return {row["feed"]: int(row["version"]) for row in await queries.list_versions(conn)}
+
+
+@dataclass(frozen=True)
+class VersionNotice:
+    """One ``dataset_versions`` notification."""
+
+    feed: str
+    version: int
+
+
+def parse_notice(payload: str) -> VersionNotice | None:
+    """Decode a NOTIFY payload ``{"feed", "version"}``; None when it is not one."""
+    try:
+        data = json.loads(payload)
+        feed, version = data["feed"], data["version"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(feed, str) or not isinstance(version, int) or isinstance(version, bool):
+        return None
+    return VersionNotice(feed=feed, version=version)
