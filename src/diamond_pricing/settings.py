@@ -48,6 +48,20 @@ class Settings(BaseSettings):
     job_lease_seconds: float = 30.0
     job_poll_seconds: float = 2.0
     job_max_retries: int = 5
+    job_retry_backoff_seconds: float = Field(
+        default=0.5, description="First retry delay after a transient job error (doubles)."
+    )
+    job_lock_timeout_seconds: float = Field(
+        default=10.0, description="Longest a job batch waits for a row lock (then retries)."
+    )
+    job_batch_pause_seconds: float = Field(
+        default=0.0, description="Pause between a job's batches (throttles its load)."
+    )
     run_jobs: bool = True
 
     session_secret: str | None = None
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=0,
+        description="Largest request body accepted (413 above); a full 5,000-row upsert is ~3 MB.",
+    )
