@@ -20,7 +20,9 @@ def test_pages_redirect_to_login_when_signed_out(client: httpx.Client) -> None:
         assert response.headers["location"].startswith("/login?next=")
 
 
-def test_login_with_admin_key_sets_strict_httponly_cookie(client: httpx.Client, admin_key: str) -> None:
+def test_login_with_admin_key_sets_strict_httponly_cookie(
+    client: httpx.Client, admin_key: str
+) -> None:
     response = login(client, admin_key)
     assert response.status_code == 303
     assert response.headers["location"] == "/rules"
@@ -71,3 +73,17 @@ def test_logout_needs_the_csrf_token(client: httpx.Client, admin_key: str) -> No
 def test_login_does_not_follow_offsite_next(client: httpx.Client, admin_key: str) -> None:
     response = client.post("/login", data={"key": admin_key, "next": "//evil.example/x"})
     assert response.headers["location"] == "/rules"
+
+
+def test_stale_rules_banner_appears_after_a_rule_change(
+    client: httpx.Client, admin_key: str
+) -> None:
+    login(client, admin_key)
+    assert 'id="stale-banner"' not in client.get("/rules").text
+    response = client.post(
+        "/api/v2/pricing-rules",
+        json={"priority": 2, "margin_modifier": 1},
+        headers={"X-API-Key": admin_key},
+    )
+    assert response.status_code == 201
+    assert 'id="stale-banner"' in client.get("/rules").text

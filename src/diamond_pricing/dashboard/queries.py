@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from diamond_pricing.db import DictConn
@@ -22,14 +21,13 @@ async def last_rules_change(conn: DictConn) -> datetime | None:
     return row["at"] if row else None
 
 
-async def last_completed_reapply(conn: DictConn) -> dict[str, Any] | None:
-    """The newest completed reapply job: when it froze its rules and when it finished."""
+async def rules_edited_since_install(conn: DictConn) -> bool:
+    """True when any rule was added, edited or deactivated after the first rules were installed."""
     cur = await conn.execute(
-        "SELECT id, created_at, completed_at FROM pricing_reapply_jobs"
-        " WHERE kind = 'reapply' AND status = 'completed'"
-        " ORDER BY completed_at DESC NULLS LAST LIMIT 1"
+        "SELECT coalesce(max(updated_at) > min(created_at), false) AS edited FROM pricing_rules"
     )
-    return await cur.fetchone()
+    row = await cur.fetchone()
+    return bool(row and row["edited"])
 
 
 async def active_job_id(conn: DictConn) -> UUID | None:

@@ -34,6 +34,7 @@ from diamond_pricing.pricing.engine import (
 )
 from diamond_pricing.pricing.queries import list_active_rules
 from diamond_pricing.pricing.rules import base_margins_from
+from diamond_pricing.reapply.service import rules_freshness
 from diamond_pricing.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -156,11 +157,12 @@ async def rules_page(request: Request, signed_in: LoggedIn) -> Response:
         rules = await list_active_rules(conn)
         feeds = await queries.list_feeds(conn)
         rules_changed_at = await queries.last_rules_change(conn)
-        last_reapply = await queries.last_completed_reapply(conn)
+        freshness = await rules_freshness(conn, settings=settings)
+        if freshness.last_job_id is None:  # never repriced: stale once the rules were edited
+            stale = await queries.rules_edited_since_install(conn)
+        else:  # the rules differ from those the last completed reapply applied
+            stale = freshness.stale
         active_job = await queries.active_job_id(conn)
-    stale = rules_changed_at is not None and (
-        last_reapply is None or rules_changed_at > last_reapply["created_at"]
-    )
     margins = base_margins_from(settings)
     context = {
         "key": signed_in.key,
@@ -173,7 +175,7 @@ async def rules_page(request: Request, signed_in: LoggedIn) -> Response:
         "feeds": feeds,
         "stale": stale,
         "rules_changed_at": rules_changed_at,
-        "last_reapply": last_reapply,
+        "last_reapply_at": freshness.last_completed_at,
         "active_job_id": active_job,
         "base_margins": margins,
         "ratio_ok": modifier_keeps_ratio_valid,
