@@ -35,3 +35,4 @@ def test_metrics_exposes_prometheus_text_with_request_counts(client: httpx.Clien
     assert "diamond_pricing_db_pool_connections" in response.text
     assert "diamond_pricing_cache_hits_total" in response.text
     assert "diamond_pricing_cache_listening 1.0" in response.text
+    assert "# TYPE diamond_pricing_jobs gauge" in response.text

@@ -287,3 +287,11 @@ async def mark_pruned(conn: DictConn, *, job_id: UUID) -> None:
         "UPDATE pricing_reapply_jobs SET snapshots_pruned_at = now() WHERE id = %(id)s",
         {"id": job_id},
     )
+
+
+async def count_jobs_by_status(conn: DictConn) -> list[dict[str, Any]]:
+    """How many jobs of each kind are in each status (for /metrics)."""
+    cur = await conn.execute(
+        "SELECT kind, status, count(*) AS n FROM pricing_reapply_jobs GROUP BY kind, status"
+    )
+    return await cur.fetchall()
