@@ -29,7 +29,7 @@ from diamond_pricing.db import start_embedded
 from diamond_pricing.migrate import migrate
 
 SUITES = {"reapply": "bench.reapply_bench", "catalog": "bench.catalog_bench"}
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def fresh_database(server_uri: str, name: str) -> str:
