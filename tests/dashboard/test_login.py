@@ -87,3 +87,16 @@ def test_stale_rules_banner_appears_after_a_rule_change(
     )
     assert response.status_code == 201
     assert 'id="stale-banner"' in client.get("/rules").text
+
+
+def test_job_and_diamonds_pages_render_for_a_signed_in_admin(
+    client: httpx.Client, admin_key: str
+) -> None:
+    login(client, admin_key)
+    job = client.get("/jobs/00000000-0000-4000-8000-000000000000")
+    assert job.status_code == 200
+    assert "Rules this job applied" in job.text and "Download CSV" in job.text
+    diamonds = client.get("/diamonds")
+    assert diamonds.status_code == 200
+    assert 'id="diamonds-table"' in diamonds.text
+    assert '<label for="f-feed">Feed</label>' in diamonds.text

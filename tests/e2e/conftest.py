@@ -75,7 +75,7 @@ def page(browser: Any, server: str) -> Iterator[Any]:
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
-def screenshot(page: Any, name: str) -> None:
-    """Save a screenshot of the page under docs/screenshots/."""
+def screenshot(page: Any, name: str, *, full_page: bool = True) -> None:
+    """Save a screenshot of the page (see SCREENSHOTS for where)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)

@@ -113,6 +113,22 @@ def test_operator_adds_a_rule_reprices_watches_and_reverts(
     screenshot(page, "07-reverted")
     assert prices(db) == before
 
+    page.goto(f"/jobs/{job_id}")
+    expect(page.locator("#summary-body")).to_contain_text("reverted")
+    expect(page.locator("#rules-snapshot")).to_contain_text("Base margins")
+    expect(page.locator("#changes-body tr")).to_have_count(100)
+    expect(page.locator("#more-changes")).to_be_visible()
+    page.locator("#more-changes").click()
+    expect(page.locator("#changes-body tr")).to_have_count(200)
+    screenshot(page, "09-job-page", full_page=False)
+
+    page.goto("/diamonds")
+    expect(page.locator("#diamonds-body tr")).to_have_count(50)
+    page.get_by_label("Stone type").select_option("fancy")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#diamonds-body tr").first).to_contain_text("fancy")
+    screenshot(page, "10-diamonds")
+
 
 def test_operator_cancels_a_running_job(
     page: Any, admin_key: str, inventory: int, db: Conn, settings: Settings
