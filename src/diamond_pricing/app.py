@@ -17,11 +17,14 @@ from diamond_pricing.db import open_pool
 from diamond_pricing.errors import (
     ErrorResponse,
     error_json,
+    error_responses,
     install_error_handlers,
     install_request_id,
 )
+from diamond_pricing.guards import RequestGuard
 from diamond_pricing.metrics import install_metrics
 from diamond_pricing.migrate import migrate
+from diamond_pricing.reapply.metrics import job_metrics
 from diamond_pricing.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,9 +85,10 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
     )
     app.state.settings = settings
     app.state.conninfo = conninfo
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     install_request_id(app)
     install_error_handlers(app)
-    install_metrics(app)
+    install_metrics(app, job_stats=[job_metrics])
 
     @app.get("/healthz", tags=["health"], summary="Liveness: the process is up")
     async def healthz() -> dict[str, str]:
@@ -98,7 +102,7 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
     )
     async def readyz(request: Request) -> Any:
         try:
-            async with request.app.state.pool.connection(timeout=5) as conn:
+            async with request.app.state.pool.connection() as conn:  # pool_timeout_seconds
                 await conn.execute("SELECT 1")
         except Exception as exc:  # any failure means not ready
             log.warning("readiness check failed: %s", exc)
@@ -109,6 +113,16 @@ def create_app(settings: Settings, conninfo: str) -> FastAPI:
     install_dashboard(app)
     install_openapi(app)
     return app
+
+
+def document_guards(path: str, operation: dict[str, Any], responses: dict[str, Any]) -> None:
+    """The statuses ``guards.RequestGuard`` can answer before the route runs."""
+    errors = error_responses(413, 415, 422)
+    if "requestBody" in operation:
+        for status in (413, 415):
+            responses.setdefault(str(status), {"description": errors[status]["description"]})
+    if path.startswith(API_PREFIX):  # NUL in a query parameter or the path
+        responses.setdefault("422", {"description": errors[422]["description"]})
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -130,9 +144,10 @@ def install_openapi(app: FastAPI) -> None:
             )
             for name, sub in components["ErrorResponse"].pop("$defs", {}).items():
                 components.setdefault(name, sub)
-        for path_item in schema.get("paths", {}).values():
+        for path, path_item in schema.get("paths", {}).items():
             for operation in path_item.values():
                 responses = operation.setdefault("responses", {})
+                document_guards(path, operation, responses)
                 for status, response in responses.items():
                     if status.startswith(("4", "5")):
                         response["content"] = {"application/json": {"schema": error_ref}}

@@ -85,6 +85,14 @@ def error_json(
     return JSONResponse(status_code=status, content=body, headers=dict(headers or {}))
 
 
+BODY_NOT_JSON = {
+    "field": "body",
+    "message": "body is not valid JSON (it must be UTF-8 text, not nested too deeply)",
+    "type": "json_invalid",
+    "location": "body",
+}
+
+
 def _field_path(loc: Sequence[Any]) -> str:
     parts = [str(part) for part in loc]
     if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
@@ -121,6 +129,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+            # FastAPI could not decode the JSON body (bad UTF-8, nested too deep, an integer
+            # over 4,300 digits): the same 422 as a JSON syntax error, not a bare 400.
+            return error_json(422, "validation_error", "request is not valid", [BODY_NOT_JSON])
         code = STATUS_CODES.get(exc.status_code, "error")
         return error_json(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
@@ -184,6 +196,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "The API key's role may not do this",
         404: "Not found",
         409: "Conflict",
+        413: "Request body over the size limit (settings.max_body_bytes)",
+        415: "Request body is not JSON",
         422: "Validation error: one entry per bad field",
         503: "Database unavailable",
     }

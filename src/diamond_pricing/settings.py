@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     port: int = 8000
     pool_min_size: int = 2
     pool_max_size: int = 10
+    pool_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Longest a request waits for a database connection (then 503).",
+    )
     migrate_on_start: bool = True
 
     base_margin_natural: Decimal = Decimal("40")
@@ -63,5 +68,5 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=16 * 1024 * 1024,
         ge=0,
-        description="Largest request body accepted (413 above); a full 5,000-row upsert is ~3 MB.",
+        description="Largest request body accepted (413 above); a full 5,000-row upsert is ~2 MB.",
     )

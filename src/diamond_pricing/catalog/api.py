@@ -44,7 +44,6 @@ from diamond_pricing.schemas import Envelope
 
 router = APIRouter(tags=["catalog"])
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
 CACHED_READ_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "OK. Headers: ETag (strong, per query and dataset versions), "
@@ -170,12 +169,10 @@ def _inline_schema(model: type[IngestRequest]) -> dict[str, Any]:
 
 
 async def _read_rows(request: Request) -> Any:
-    size = request.headers.get("content-length")
-    if size and size.isdigit() and int(size) > MAX_BODY_BYTES:
-        raise ApiError(413, "payload_too_large", f"body over {MAX_BODY_BYTES} bytes")
+    # The body size limit (413) is enforced for every route by guards.RequestGuard.
     try:
         body = json.loads(await request.body(), parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise validation_error([field_error("body", f"not valid JSON: {exc}")]) from exc
     if not isinstance(body, dict) or "diamonds" not in body:
         raise validation_error(

@@ -112,7 +112,7 @@ def read_jsonl(stream: io.TextIOBase) -> Iterator[Parsed]:
             continue
         try:
             yield line, json.loads(text, parse_float=Decimal)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             yield line, f"not valid JSON: {exc}"
 
 
