@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install run test test-fast lint format bench screenshots clean
+.PHONY: install run test test-fast test-faults lint format bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ run: install
 
 test: install
 	$(BIN)/pytest -q
+
+# The fault suite alone (kill -9, PostgreSQL restart, takeover, races, load while repricing);
+# `make test` runs it too. Bigger load by hand: DIAMOND_LOAD_COUNT=1000000 DIAMOND_LOAD_JOB_SECONDS=0
+test-faults: install
+	$(BIN)/pytest -q tests/faults
 
 # The same suite on two xdist workers (they share the test PostgreSQL; the template is built
 # under a file lock). Faster on 2+ cores; `test` stays serial as the CI default.

@@ -189,7 +189,11 @@ class JobExecution:
                     log.exception("job %s: batch failed", self.job.id)
                     self._fail(exc)
                     return
-                failures = 0
+                if not outcome.idle:
+                    # Only a batch that ran ends a run of failures: a loop that fails on a
+                    # locked range and then finds it held by a sibling (idle) must keep counting,
+                    # or two loops taking turns on a range blocked for good retry for ever.
+                    failures = 0
                 if outcome.finished:
                     self.finished = True
                     return
