@@ -21,7 +21,8 @@ test: install
 	$(BIN)/pytest -q
 
 # The fault suite alone (kill -9, PostgreSQL restart, takeover, races, load while repricing);
-# `make test` runs it too. Bigger load by hand: DIAMOND_LOAD_COUNT=1000000 DIAMOND_LOAD_JOB_SECONDS=0
+# `make test` runs it too. The load test at 1M by hand (a few minutes):
+#   DIAMOND_LOAD_COUNT=1000000 DIAMOND_LOAD_JOB_SECONDS=0 $(BIN)/pytest -q tests/faults/test_load.py
 test-faults: install
 	$(BIN)/pytest -q tests/faults
 

@@ -1,8 +1,8 @@
 """Storefront load on the catalog while a reapply job runs: no errors, no stale page after the bump.
 
-A ``serve`` process holds DIAMOND_LOAD_COUNT diamonds (20,000 here; run it at 1M by hand with
-``DIAMOND_LOAD_COUNT=1000000 DIAMOND_LOAD_JOB_SECONDS=0 make test-faults``). Every margin goes up
-by 2 points, so the job changes every price. A load generator sends DIAMOND_LOAD_RATE requests/s
+A ``serve`` process holds DIAMOND_LOAD_COUNT diamonds (20,000 here; at 1M by hand, see the
+Makefile's test-faults comment; DIAMOND_LOAD_JOB_SECONDS=0 runs the job at full speed). Every
+margin goes up by 2 points, so the job changes every price. A load generator sends DIAMOND_LOAD_RATE requests/s
 (searches and single diamonds) from before the job starts until after it ends, while a watcher
 polls dataset_versions every few ms and notes when the job's final bump became visible.
 
@@ -37,6 +37,7 @@ RATE = float(os.environ.get("DIAMOND_LOAD_RATE", "250"))
 # Stretch the job to at least about this long (pauses between batches), so the load spans it.
 JOB_SECONDS = float(os.environ.get("DIAMOND_LOAD_JOB_SECONDS", "8"))
 TAIL_SECONDS = 2.0  # load kept up after the bump
+AFTER_MIN = 100  # responses to requests started after the bump, at least
 START = "/api/v2/pricing-rules/reapply"
 
 
@@ -103,7 +104,15 @@ def test_catalog_under_load_while_repricing_serves_no_error_and_no_stale_page_af
         job_id = response.json()["data"]["id"]
         row = wait_job_db(db, job_id, timeout=JOB_SECONDS * 4 + 120)
         bump_at = wait_until(lambda: watcher.seen_at, timeout=10, what="the bump")
+        # Keep the load up for TAIL_SECONDS after the bump, longer if needed to collect
+        # enough responses to requests that started after it (up to 30 s).
         time.sleep(TAIL_SECONDS)
+        wait_until(
+            lambda: sum(1 for s in list(load.samples) if s.started > bump_at) >= AFTER_MIN,
+            timeout=30,
+            interval=0.2,
+            what="responses after the bump",
+        )
     finally:
         samples = load.stop()
         watcher.stopping.set()
@@ -137,6 +146,8 @@ def test_catalog_under_load_while_repricing_serves_no_error_and_no_stale_page_af
     assert row["status"] == "completed"
     assert row["processed_diamonds"] == row["total_diamonds"] == available
     assert row["updated_diamonds"] > available * 0.9  # nearly every price changed
-    assert len(samples) / seconds > min(50.0, RATE / 2)  # it really was under load
-    assert len(after) >= 50 and sum(len(s.prices) for s in after) > 200
+    # It really was under load (the rate reached is printed above; with the job at full
+    # speed on 2 cores it drops well below the target, as the job takes both cores).
+    assert len(samples) / seconds > min(25.0, RATE / 2)
+    assert len(after) >= AFTER_MIN and sum(len(s.prices) for s in after) > 500
     assert not stale, [(s.started - bump_at, s.cache, d) for s, d in stale[:5]]
